@@ -1,0 +1,175 @@
+"""Whole-workflow runs on real images with a tiny configuration, and reruns of stale jobs."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from tests.workflow_helpers import (
+    changed,
+    copy_repository,
+    output_mtimes,
+    snakemake,
+    tiny_config,
+    write_config,
+)
+
+pytestmark = pytest.mark.workflow
+
+MODELS = ("autoencoder", "gnft", "steerable_c8")
+DATASETS = ("fashion_mnist", "kmnist", "mnist")
+
+
+@pytest.fixture(scope="module")
+def finished_run(shared_data, tmp_path_factory):
+    """A workflow copy whose tiny run has finished, with its own copy of the raw files."""
+    workdir = copy_repository(tmp_path_factory.mktemp("finished"))
+    data_root = workdir / "data"
+    shutil.copytree(shared_data, data_root, ignore=shutil.ignore_patterns("README.md"))
+    for path in data_root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    write_config(workdir, tiny_config("data"))
+    snakemake(workdir)
+    return workdir
+
+
+@pytest.fixture
+def workdir(finished_run, tmp_path):
+    """A private copy of the finished run (timestamps and Snakemake metadata kept)."""
+    target = tmp_path / "run"
+    shutil.copytree(finished_run, target, symlinks=True)
+    return target
+
+
+def test_tables_have_row_per_model_and_dataset(finished_run):
+    results = pd.read_parquet(finished_run / "results/tables/results.parquet")
+    accuracy = results[(results.metric == "probe_accuracy") & (results.split == "test")]
+    pairs = set(zip(accuracy.model, accuracy.dataset))
+    assert pairs == {(model, dataset) for model in MODELS for dataset in DATASETS}
+    for name in ("results.csv", "summary.csv", "summary.md", "probe_accuracy.png"):
+        assert (finished_run / "results/tables" / name).stat().st_size > 0
+
+
+def test_in_domain_probe_above_chance(finished_run):
+    results = pd.read_parquet(finished_run / "results/tables/results.parquet")
+    in_domain = results[
+        (results.metric == "probe_accuracy") & (results.split == "test")
+        & (results.dataset == "mnist")
+    ]
+    for row in in_domain.itertuples():
+        assert row.value > 0.2, (row.model, row.feature, row.value)
+
+
+def test_gnft_reports_equivariance_error(finished_run):
+    results = pd.read_parquet(finished_run / "results/tables/results.parquet")
+    errors = results[results.metric == "equivariance_error"]
+    assert set(errors.model) == {"gnft"}
+    assert set(errors.dataset) == set(DATASETS)
+    assert (errors.value > 0).all()
+
+
+def test_training_metrics_and_log(finished_run):
+    run = finished_run / "results/train/gnft/mnist/seed0"
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert list(metrics.epoch) == [1]
+    assert {"train_loss", "val_loss", "samples_per_s", "elapsed_s"} <= set(metrics.columns)
+    log = (finished_run / "logs/train_model/gnft/mnist/seed0.log").read_text()
+    assert "epoch 1/1 train_loss" in log
+    assert "samples/s" in log
+
+
+def test_second_run_does_nothing(workdir):
+    before = output_mtimes(workdir)
+    result = snakemake(workdir)
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert changed(before, output_mtimes(workdir)) == set()
+
+
+def test_hyperparameter_change_reruns_only_that_model(workdir):
+    config = tiny_config("data")
+    config["models"]["gnft"] = {"architecture": {"latent_dim": 32, "max_frequency": 4}}
+    write_config(workdir, config)
+    before = output_mtimes(workdir)
+    snakemake(workdir)
+    rerun = changed(before, output_mtimes(workdir))
+    expected = {
+        "results/train/gnft/mnist/seed0/model.pt",
+        "results/train/gnft/mnist/seed0/metrics.parquet",
+        *(f"results/eval/gnft/mnist/seed0/{d}.parquet" for d in DATASETS),
+    }
+    assert expected <= rerun
+    touched_outside = {
+        path for path in rerun - expected
+        if not path.startswith(("results/tables/", "results/benchmarks/"))
+    }
+    assert touched_outside == set()
+
+
+def test_stage_source_edit_reruns_its_jobs(workdir):
+    with open(workdir / "stages/aggregate.py", "a") as handle:
+        handle.write("\n# edited\n")
+    before = output_mtimes(workdir)
+    snakemake(workdir)
+    rerun = changed(before, output_mtimes(workdir))
+    assert {path for path in rerun if not path.startswith("results/benchmarks/")} == {
+        f"results/tables/{name}"
+        for name in ("results.parquet", "results.csv", "summary.csv", "summary.md",
+                     "probe_accuracy.png")
+    }
+
+
+def test_shared_stage_code_edit_reruns_downstream(workdir):
+    with open(workdir / "stages/evaluate.py", "a") as handle:
+        handle.write("\n# edited\n")
+    before = output_mtimes(workdir)
+    snakemake(workdir)
+    rerun = changed(before, output_mtimes(workdir))
+    assert {f"results/eval/{m}/mnist/seed0/{d}.parquet" for m in MODELS for d in DATASETS} <= rerun
+    assert not any(path.startswith(("results/train/", "results/datasets/")) for path in rerun)
+
+
+def test_raw_file_change_reruns_its_branch(workdir):
+    labels = workdir / "data/KMNIST/raw/t10k-labels-idx1-ubyte.gz"
+    original = labels.read_bytes()
+    labels.write_bytes(original[:-10] + bytes(10))
+    before = output_mtimes(workdir)
+    failed = snakemake(workdir, "--retries", "0", check=False)
+    assert failed.returncode != 0
+    log = (workdir / "logs/check_raw/kmnist.log").read_text()
+    assert f"checksum mismatch for {labels}" in log
+    assert "expected 7320c461ea6c1c855c0b718fb2a4b134" in log
+    # Nothing of the other datasets was touched or lost.
+    kept = {path for path in before if "kmnist" not in path and "tables" not in path}
+    assert all((workdir / path).exists() for path in kept)
+    assert not changed(before, output_mtimes(workdir)) & kept
+
+    labels.write_bytes(original)
+    before = output_mtimes(workdir)
+    snakemake(workdir)
+    rerun = changed(before, output_mtimes(workdir))
+    assert "results/datasets/kmnist.h5" in rerun
+    assert {f"results/eval/{m}/mnist/seed0/kmnist.parquet" for m in MODELS} <= rerun
+    assert "results/datasets/mnist.h5" not in rerun
+    assert not any(path.startswith("results/train/") for path in rerun)
+
+
+def test_invalid_config_value_is_named(workdir):
+    config = tiny_config("data")
+    config["training"]["epochs"] = -3
+    write_config(workdir, config, "bad.yaml")
+    result = snakemake(workdir, "-n", configfile="bad.yaml", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "-3" in output
+    assert "epochs" in output
+
+
+def test_fractions_not_summing_to_one_are_named(workdir):
+    config = tiny_config("data")
+    config["rotation"]["fractions"] = [0.8, 0.3, 0.1]
+    write_config(workdir, config, "bad.yaml")
+    result = snakemake(workdir, "-n", configfile="bad.yaml", check=False)
+    assert result.returncode != 0
+    assert "invalid rotation.fractions [0.8, 0.3, 0.1]" in result.stdout + result.stderr
