@@ -138,7 +138,7 @@ def test_raw_file_change_reruns_its_branch(workdir):
     failed = snakemake(workdir, "--retries", "0", check=False)
     assert failed.returncode != 0
     log = (workdir / "logs/check_raw/kmnist.log").read_text()
-    assert f"checksum mismatch for {labels}" in log
+    assert "checksum mismatch for data/KMNIST/raw/t10k-labels-idx1-ubyte.gz" in log
     assert "expected 7320c461ea6c1c855c0b718fb2a4b134" in log
     # Nothing of the other datasets was touched or lost.
     kept = {path for path in before if "kmnist" not in path and "tables" not in path}
@@ -153,6 +153,13 @@ def test_raw_file_change_reruns_its_branch(workdir):
     assert {f"results/eval/{m}/mnist/seed0/kmnist.parquet" for m in MODELS} <= rerun
     assert "results/datasets/mnist.h5" not in rerun
     assert not any(path.startswith("results/train/") for path in rerun)
+
+
+def test_report_holds_tables_and_plot(workdir):
+    snakemake(workdir, "--report", "report.html")
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "probe_accuracy.png" in html
+    assert "summary.csv" in html
 
 
 def test_invalid_config_value_is_named(workdir):
