@@ -101,6 +101,7 @@ def build(manifest: dict, seed: int, views: int, fractions, max_images: int | No
             "angles": angles[rows],
             "labels": labels[order][rows],
             "source_index": order[rows].astype(np.int64),
+            "canonical": images[order][rows],
         }
         start += sizes[split]
     attrs = {

@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from stages.common import StageError, atomic_path, pick_device, run_main, set_threads
-from stages.h5data import load_split
+from stages.h5data import OCCLUDED_COLS, OCCLUDED_ROWS, load_split
 from stages.models import build_model
 from stages.nft.representations import act
 
@@ -61,6 +61,15 @@ def to_images(array: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(array).float().div_(255).unsqueeze(1).to(device)
 
 
+def first_copies(split: dict, occlusion: bool) -> np.ndarray:
+    """The first rotated copy of every image (N, H, W), occluded like in training if asked."""
+    images = split["images"][:, 0]
+    if occlusion and split["images"].shape[1] > 1:
+        images = images.copy()
+        images[:, OCCLUDED_ROWS, OCCLUDED_COLS] = 0
+    return images
+
+
 @torch.no_grad()
 def extract_features(model, images: np.ndarray, device: torch.device) -> dict[str, np.ndarray]:
     """Return each named feature of images (N, H, W) as float64 arrays (N, F)."""
@@ -82,17 +91,18 @@ def probe_accuracy(train_x, train_y, test_x, test_y, c: float, max_iter: int) ->
 
 
 @torch.no_grad()
-def equivariance_errors(model, split: dict, device: torch.device) -> dict[str, float]:
-    """Mean relative latent error of predicting copy 1 from copy 0, with M and with identity."""
+def equivariance_errors(model, split: dict, occlusion: bool, device: torch.device) -> dict[str, float]:
+    """Mean relative latent error of predicting the last copy from the first, with M and with I."""
     if split["images"].shape[1] < 2:
         raise StageError("equivariance error needs at least two rotated copies per image (views >= 2)")
+    first = first_copies(split, occlusion)
     errors, baseline = [], []
     for start in range(0, len(split["labels"]), FEATURE_BATCH):
         rows = slice(start, start + FEATURE_BATCH)
-        z_a = model.latent(to_images(split["images"][rows, 0], device))
-        z_b = model.latent(to_images(split["images"][rows, 1], device))
+        z_a = model.latent(to_images(first[rows], device))
+        z_b = model.latent(to_images(split["images"][rows, -1], device))
         angles = torch.from_numpy(split["angles"][rows]).to(device)
-        predicted = act(z_a, model.relative(angles[:, 0], angles[:, 1]))
+        predicted = act(z_a, model.relative(angles[:, 0], angles[:, -1]))
         norm = z_b.flatten(1).norm(dim=1)
         errors.append(((z_b - predicted).flatten(1).norm(dim=1) / norm).cpu())
         baseline.append(((z_b - z_a).flatten(1).norm(dim=1) / norm).cpu())
@@ -102,11 +112,12 @@ def equivariance_errors(model, split: dict, device: torch.device) -> dict[str, f
     }
 
 
-def evaluate(model, data: Path, c: float, max_iter: int, device: torch.device) -> list[dict]:
+def evaluate(model, data: Path, c: float, max_iter: int, occlusion: bool,
+             device: torch.device) -> list[dict]:
     """Return result rows (split, feature, metric, value) for one model on one dataset."""
     train, test = load_split(data, "train"), load_split(data, "test")
-    train_features = extract_features(model, train["images"][:, 0], device)
-    test_features = extract_features(model, test["images"][:, 0], device)
+    train_features = extract_features(model, first_copies(train, occlusion), device)
+    test_features = extract_features(model, first_copies(test, occlusion), device)
     rows = [
         {"split": "train", "feature": "", "metric": "n_images", "value": len(train["labels"])},
         {"split": "test", "feature": "", "metric": "n_images", "value": len(test["labels"])},
@@ -119,9 +130,10 @@ def evaluate(model, data: Path, c: float, max_iter: int, device: torch.device) -
         rows.append({"split": "train", "feature": name, "metric": "probe_accuracy", "value": train_acc})
         rows.append({"split": "test", "feature": name, "metric": "probe_accuracy", "value": test_acc})
     if getattr(model, "equivariant_latent", False):
-        for metric, value in equivariance_errors(model, test, device).items():
+        for metric, value in equivariance_errors(model, test, occlusion, device).items():
             log.info("%s on test: %.4f", metric, value)
-            rows.append({"split": "test", "feature": "latent", "metric": metric, "value": value})
+            rows.append({"split": "test", "feature": getattr(model, "latent_feature", "latent"),
+                         "metric": metric, "value": value})
     return rows
 
 
@@ -136,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--probe-c", type=float, default=0.1, help="inverse L2 strength C")
     parser.add_argument("--probe-max-iter", type=int, default=1000)
+    parser.add_argument("--occlusion", action="store_true",
+                        help="occlude the first copy's top-left quadrant, as in training")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, type=Path)
@@ -147,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     torch.manual_seed(args.seed)
     model, _ = load_model(args.model, device)
-    rows = evaluate(model, args.data, args.probe_c, args.probe_max_iter, device)
+    rows = evaluate(model, args.data, args.probe_c, args.probe_max_iter, args.occlusion, device)
     frame = pd.DataFrame(rows)
     for key in ("model_name", "train_dataset", "dataset", "domain", "seed"):
         frame[key.replace("model_name", "model")] = getattr(args, key)

@@ -5,7 +5,8 @@ One file per dataset, with one group per split (``train``, ``val``, ``test``), e
 - ``images``: uint8 (N, V, H, W), V rotated copies of every image;
 - ``angles``: float32 (N, V), the rotation of each copy in radians, counter-clockwise positive;
 - ``labels``: int64 (N,);
-- ``source_index``: int64 (N,), the image's position in the pooled raw splits.
+- ``source_index``: int64 (N,), the image's position in the pooled raw splits;
+- ``canonical``: uint8 (N, H, W), the unrotated image (for models that rotate on the fly).
 
 File attributes record how it was made (seed, split sizes, rotation convention, interpolation,
 source checksums, code version) and ``complete = True``, written last, so readers can reject a
@@ -27,6 +28,21 @@ from stages.common import StageError, atomic_path
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
+ARRAYS = ("images", "angles", "labels", "source_index", "canonical")
+# Occlusion: rows and columns [0, 14) are zeroed, leaving the bottom-right 14 x 14 quadrant.
+OCCLUDED_ROWS = slice(0, 14)
+OCCLUDED_COLS = slice(0, 14)
+
+
+def occlude(images: torch.Tensor) -> torch.Tensor:
+    """Zero the top-left quadrant of every copy but the last; images (B, V, 1, H, W).
+
+    The occluder is fixed in image coordinates (it does not rotate with the content), and the
+    last copy stays whole so that models can learn to predict the unoccluded image.
+    """
+    images = images.clone()
+    images[:, :-1, ..., OCCLUDED_ROWS, OCCLUDED_COLS] = 0
+    return images
 
 
 def write_rotated(path: str | Path, splits: dict[str, dict[str, np.ndarray]], attrs: dict) -> None:
@@ -94,21 +110,23 @@ def load_split(path: str | Path, split: str, limit: int | None = None) -> dict[s
     with open_checked(path) as handle:
         group = handle[split]
         rows = slice(None) if limit is None else slice(0, limit)
-        arrays = {key: group[key][rows] for key in ("images", "angles", "labels", "source_index")}
+        arrays = {key: group[key][rows] for key in ARRAYS}
     if len(arrays["labels"]) == 0:
         raise StageError(f"split {split!r} of {path} is empty; raise max_images or the fractions")
     return arrays
 
 
 class RotatedViews(Dataset):
-    """Items of one split as (images (V, 1, H, W) float in [0, 1], angles (V,), label).
+    """Batches of one split as dicts of tensors, indexed by a list of rows.
 
-    The split is read into memory the first time an item is requested, in the process that
-    requests it, so every DataLoader worker opens the file itself.
+    ``images`` (B, V, 1, H, W) and ``canonical`` (B, 1, H, W) are floats in [0, 1], ``angles``
+    (B, V) radians and ``labels`` (B,). With ``occlusion`` every copy but the last is occluded
+    (see ``occlude``). The split is read into memory the first time a batch is requested, in the
+    process that requests it, so every DataLoader worker opens the file itself.
     """
 
-    def __init__(self, path: str | Path, split: str) -> None:
-        self.path, self.split = Path(path), split
+    def __init__(self, path: str | Path, split: str, occlusion: bool = False) -> None:
+        self.path, self.split, self.occlusion = Path(path), split, occlusion
         with open_checked(self.path) as handle:
             self.length = len(handle[split]["labels"])
         self._arrays: dict[str, np.ndarray] | None = None
@@ -121,9 +139,14 @@ class RotatedViews(Dataset):
             self._arrays = load_split(self.path, self.split)
         return self._arrays
 
-    def __getitem__(self, index):
+    def __getitem__(self, index) -> dict[str, torch.Tensor]:
         arrays = self.arrays()
         images = torch.from_numpy(arrays["images"][index]).float().div_(255).unsqueeze(-3)
-        angles = torch.from_numpy(arrays["angles"][index])
-        label = torch.as_tensor(arrays["labels"][index])
-        return images, angles, label
+        if self.occlusion:
+            images = occlude(images)
+        return {
+            "images": images,
+            "angles": torch.from_numpy(arrays["angles"][index]),
+            "labels": torch.as_tensor(arrays["labels"][index]),
+            "canonical": torch.from_numpy(arrays["canonical"][index]).float().div_(255).unsqueeze(-3),
+        }

@@ -76,18 +76,19 @@ def make_loader(dataset: RotatedViews, batch_size: int, shuffle: bool,
     return DataLoader(dataset, sampler=sampler, batch_size=None)
 
 
-def batch_to(batch, device: torch.device):
-    return [tensor.to(device, non_blocking=True) for tensor in batch]
+def batch_to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    return {key: tensor.to(device, non_blocking=True) for key, tensor in batch.items()}
 
 
 @torch.no_grad()
 def mean_loss(model, loader: DataLoader, device: torch.device) -> float:
     model.eval()
     total, count = 0.0, 0
-    for images, angles, labels in loader:
-        images, angles, labels = batch_to((images, angles, labels), device)
-        total += model.training_loss(images, angles, labels).item() * len(labels)
-        count += len(labels)
+    for batch in loader:
+        batch = batch_to(batch, device)
+        size = len(batch["labels"])
+        total += model.training_loss(batch).item() * size
+        count += size
     return total / count
 
 
@@ -105,9 +106,9 @@ def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
         model.train()
         epoch_start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch}", leave=False, disable=None)
-        for images, angles, labels in bar:
-            images, angles, labels = batch_to((images, angles, labels), device)
-            loss = model.training_loss(images, angles, labels)
+        for batch in bar:
+            batch = batch_to(batch, device)
+            loss = model.training_loss(batch)
             if not torch.isfinite(loss):
                 raise StageError(
                     f"training loss became {loss.item()} at epoch {epoch}; lower lr "
@@ -116,8 +117,8 @@ def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += loss.item() * len(labels)
-            seen += len(labels)
+            total += loss.item() * len(batch["labels"])
+            seen += len(batch["labels"])
             bar.set_postfix(loss=f"{loss.item():.4f}")
         rate = seen / (time.perf_counter() - epoch_start)
         val_loss = mean_loss(model, val_loader, device)
@@ -143,6 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--architecture", default="{}", help="JSON object of model parameters")
     parser.add_argument("--optimisation", required=True, help="JSON: epochs, batch_size, lr, weight_decay")
     parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--tuned", type=Path, default=None,
+                        help="best.json of stages.tune; its parameters override the given ones")
+    parser.add_argument("--occlusion", action="store_true",
+                        help="occlude the top-left quadrant of every copy but the last")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out-model", required=True, type=Path)
@@ -150,12 +155,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     architecture = parse_json_arg(args.architecture, "architecture")
-    options = check_optimisation(parse_json_arg(args.optimisation, "optimisation"))
+    options = parse_json_arg(args.optimisation, "optimisation")
+    if args.tuned is not None:
+        tuned = json.loads(args.tuned.read_text())
+        architecture = {**architecture, **tuned["architecture"]}
+        options = {**options, **tuned["optimisation"]}
+        log.info("using tuned parameters from %s: %s", args.tuned, json.dumps(tuned, sort_keys=True))
+    options = check_optimisation(options)
     set_threads(args.threads)
     device = pick_device(args.device)
     generator = seed_everything(args.seed)
     model = build_model(args.kind, architecture)
-    train_set, val_set = RotatedViews(args.data, "train"), RotatedViews(args.data, "val")
+    train_set = RotatedViews(args.data, "train", args.occlusion)
+    val_set = RotatedViews(args.data, "val", args.occlusion)
     if len(train_set) == 0 or len(val_set) == 0:
         raise StageError(
             f"{args.data} has {len(train_set)} training and {len(val_set)} validation images; "
@@ -173,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         "architecture": architecture,
         "optimisation": options,
         "seed": args.seed,
+        "occlusion": args.occlusion,
         "dataset": str(args.data),
         "dataset_attrs": {k: v for k, v in read_attrs(args.data).items() if k in ("dataset", "seed", "views")},
         "code_version": code_version(),

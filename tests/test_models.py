@@ -11,15 +11,21 @@ SMALL = {
     "gnft": {"latent_dim": 4, "max_frequency": 3},
     "autoencoder": {"latent_size": 28},
     "steerable_cnn": {"rotations": 4, "fields": [2, 2, 4], "kernel_sizes": [3, 3, 3]},
+    "msp": {"latent_dim": 4, "action_dim": 3},
+    "invariant_autoencoder": {"latent_size": 12},
+    "supervised": {"latent_size": 12},
+    "contrastive": {"latent_size": 12, "head_dim": 5},
 }
 
 
 def batch(size=6, views=2):
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(size, views, 1, 28, 28, generator=generator)
-    angles = torch.rand(size, views, generator=generator) * 2 * math.pi
-    labels = torch.randint(0, 10, (size,), generator=generator)
-    return images, angles, labels
+    return {
+        "images": torch.rand(size, views, 1, 28, 28, generator=generator),
+        "angles": torch.rand(size, views, generator=generator) * 2 * math.pi,
+        "labels": torch.randint(0, 10, (size,), generator=generator),
+        "canonical": torch.rand(size, 1, 28, 28, generator=generator),
+    }
 
 
 @pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
@@ -27,7 +33,7 @@ def test_one_training_step_is_finite(kind):
     torch.manual_seed(0)
     model = build_model(kind, SMALL[kind])
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loss = model.training_loss(*batch())
+    loss = model.training_loss(batch())
     loss.backward()
     optimiser.step()
     assert torch.isfinite(loss)
@@ -39,7 +45,7 @@ def test_one_training_step_is_finite(kind):
 @pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
 def test_features_are_flat_per_image(kind):
     model = build_model(kind, SMALL[kind]).eval()
-    images = batch()[0][:, 0]
+    images = batch()["images"][:, 0]
     for name, value in model.features(images).items():
         assert value.ndim == 2, name
         assert value.shape[0] == len(images), name
@@ -69,11 +75,11 @@ def test_gnft_relative_transition_composes():
     assert torch.allclose(model.representation(a) @ relative, model.representation(b), atol=1e-6)
 
 
-@pytest.mark.parametrize("rotations", [4, 8])
+@pytest.mark.parametrize("rotations", [4, 8, -1])
 def test_steerable_features_invariant_to_quarter_turns(rotations):
     torch.manual_seed(0)
     model = build_model("steerable_cnn", {"rotations": rotations, "fields": [2, 3, 4],
-                                          "kernel_sizes": [5, 5, 3]}).eval()
+                                          "kernel_sizes": [5, 5, 3], "max_frequency": 2}).eval()
     images = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
         features = model.features(images)["invariant"]

@@ -1,8 +1,9 @@
 """Model registry: every model the train and evaluate stages know, built from plain parameters.
 
 A model is an ``nn.Module`` with
-- ``training_loss(images, angles, labels)``: images (B, V, 1, H, W) in [0, 1], angles (B, V) in
-  radians, labels (B,); returns a scalar loss;
+- ``training_loss(batch)``: a dict with ``images`` (B, V, 1, H, W) in [0, 1], ``angles`` (B, V)
+  in radians, ``labels`` (B,) and ``canonical`` (B, 1, H, W) unrotated images; returns a scalar
+  loss;
 - ``features(images)``: images (B, 1, H, W) -> dict of named (B, F) probe features;
 - ``equivariant_latent``: True when ``latent(images)`` and ``relative(a, b)`` exist, so that
   Phi(x_b) ~ Phi(x_a) @ relative(theta_a, theta_b) can be measured.
@@ -16,13 +17,26 @@ from torch import nn
 
 from stages.common import StageError
 from stages.models.autoencoder import Autoencoder, AutoencoderConfig
+from stages.models.baselines import (
+    Contrastive,
+    ContrastiveConfig,
+    InvariantAE,
+    InvariantAEConfig,
+    SupervisedCNN,
+    SupervisedConfig,
+)
 from stages.models.gnft import GNFT, GNFTConfig
+from stages.models.msp import MSP, MSPConfig
 from stages.models.steerable import SteerableCNN, SteerableConfig
 
 # Kind name in the config -> (model class, config dataclass).
 MODEL_KINDS = {
     "gnft": (GNFT, GNFTConfig),
+    "msp": (MSP, MSPConfig),
     "autoencoder": (Autoencoder, AutoencoderConfig),
+    "invariant_autoencoder": (InvariantAE, InvariantAEConfig),
+    "supervised": (SupervisedCNN, SupervisedConfig),
+    "contrastive": (Contrastive, ContrastiveConfig),
     "steerable_cnn": (SteerableCNN, SteerableConfig),
 }
 

@@ -26,9 +26,9 @@ class Autoencoder(nn.Module):
         self.config = config
         self.net = MatrixLatentAutoencoder(1, config.latent_size)
 
-    def training_loss(self, images: torch.Tensor, angles: torch.Tensor, labels: torch.Tensor):
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Return the reconstruction MSE of the first copy, images (B, V, 1, H, W)."""
-        x = images[:, 0]
+        x = batch["images"][:, 0]
         return F.mse_loss(self.net.decode(self.net.encode(x)), x)
 
     def features(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -21,13 +21,15 @@ from stages.nft.representations import act, so2_dimension, so2_representation
 class GNFTConfig:
     latent_dim: int = 32  # d_m, rows of the latent
     max_frequency: int = 8  # L; frequencies 0..L give d_a = 1 + 2L
+    alignment_weight: float = 0.0  # weight of the latent alignment MSE(Phi(x_b), Phi(x_a) M)
 
 
 class GNFT(nn.Module):
     """g-NFT with known angles, trained on pairs of rotated copies of one image.
 
     Loss for a pair (x_a, theta_a), (x_b, theta_b): the symmetric prediction error
-    MSE(Psi(Phi(x_a) M(theta_a)^-1 M(theta_b)), x_b) + MSE(Psi(Phi(x_b) M(theta_b)^-1 M(theta_a)), x_a).
+    MSE(Psi(Phi(x_a) M(theta_a)^-1 M(theta_b)), x_b) + MSE(Psi(Phi(x_b) M(theta_b)^-1 M(theta_a)), x_a),
+    plus ``alignment_weight`` * MSE(Phi(x_b), Phi(x_a) M(theta_a)^-1 M(theta_b)) when positive.
     """
 
     equivariant_latent = True
@@ -45,15 +47,19 @@ class GNFT(nn.Module):
         """Return M(from)^-1 M(to) = M(to - from), which maps a latent at one pose to another."""
         return self.representation(to_angles - from_angles)
 
-    def training_loss(self, images: torch.Tensor, angles: torch.Tensor, labels: torch.Tensor):
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Return the pair loss for images (B, V>=2, 1, H, W) and angles (B, V) in radians."""
-        x_a, x_b = images[:, 0], images[:, 1]
+        images, angles = batch["images"], batch["angles"]
+        x_a, x_b = images[:, 0], images[:, -1]
         z_a, z_b = self.net.encode(x_a), self.net.encode(x_b)
-        forward = self.relative(angles[:, 0], angles[:, 1])
+        forward = self.relative(angles[:, 0], angles[:, -1])
         backward = forward.transpose(-1, -2)  # M is orthogonal, so the inverse is the transpose
-        loss = F.mse_loss(self.net.decode(act(z_a, forward)), x_b) + F.mse_loss(
+        predicted_b = act(z_a, forward)
+        loss = F.mse_loss(self.net.decode(predicted_b), x_b) + F.mse_loss(
             self.net.decode(act(z_b, backward)), x_a
         )
+        if self.config.alignment_weight > 0:
+            loss = loss + self.config.alignment_weight * F.mse_loss(z_b, predicted_b)
         return loss
 
     def latent(self, images: torch.Tensor) -> torch.Tensor:

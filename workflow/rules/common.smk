@@ -31,6 +31,12 @@ def resolve_config(config):
             f"invalid rotation.fractions {fractions} in config: the train, val and test "
             f"fractions sum to {sum(fractions)}, they must sum to 1"
         )
+    unknown = sorted(set(config["tune"]["models"]) - set(config["models"]))
+    if config["tune"]["enabled"] and unknown:
+        raise WorkflowError(
+            f"tune.models names {unknown}, which are not in models ({sorted(config['models'])}); "
+            "list only configured model names"
+        )
     in_domain = [name for name, role in config["datasets"].items() if role == "in_domain"]
     if len(in_domain) != 1:
         raise WorkflowError(
@@ -41,6 +47,12 @@ def resolve_config(config):
 
 
 TRAIN_DATASET = resolve_config(config)
+OCCLUDED_SUFFIX = "_occluded"
+# Training data variants: the in-domain dataset as built, and with occluded copies.
+TRAIN_VARIANTS = [
+    TRAIN_DATASET + (OCCLUDED_SUFFIX if variant == "occluded" else "")
+    for variant in config["variants"]
+]
 DATASETS = sorted(config["datasets"])
 MODELS = sorted(config["models"])
 SEEDS = config["seeds"]
@@ -61,13 +73,16 @@ TABLES = multiext(
     "results.csv",
     "summary.csv",
     "summary.md",
+    "reproduction.csv",
+    "reproduction.md",
     "probe_accuracy.png",
+    "indomain_vs_ood.png",
 )
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    train_dataset=TRAIN_DATASET,
+    train_dataset="|".join(TRAIN_VARIANTS),
     model="|".join(MODELS),
     seed=r"\d+",
 
@@ -136,6 +151,26 @@ def model_kind(wildcards):
     return config["models"][wildcards.model]["kind"]
 
 
+def train_data(wildcards):
+    """The HDF5 file a training variant reads (occlusion is applied when loading)."""
+    return f"results/datasets/{wildcards.train_dataset.removesuffix(OCCLUDED_SUFFIX)}.h5"
+
+
+def occlusion_flag(wildcards):
+    return "--occlusion" if wildcards.train_dataset.endswith(OCCLUDED_SUFFIX) else ""
+
+
+def tuned_parameters(wildcards):
+    """The tuned parameters file of a model when tuning is on, else nothing."""
+    if config["tune"]["enabled"] and wildcards.model in config["tune"]["models"]:
+        return f"results/tune/{wildcards.model}/{wildcards.train_dataset}/best.json"
+    return []
+
+
+def tuned_flag(wildcards, input):
+    return f"--tuned {input.tuned}" if input.tuned else ""
+
+
 def model_config(wildcards):
     return config["models"][wildcards.model]
 
@@ -151,11 +186,16 @@ def model_optimisation(wildcards):
     return json.dumps(options, sort_keys=True)
 
 
+def model_kinds_json(wildcards):
+    kinds = {name: model["kind"] for name, model in config["models"].items()}
+    return json.dumps(kinds, sort_keys=True)
+
+
 def evaluation_files(wildcards=None):
     return expand(
         "results/eval/{model}/{train_dataset}/seed{seed}/{dataset}.parquet",
         model=MODELS,
-        train_dataset=TRAIN_DATASET,
+        train_dataset=TRAIN_VARIANTS,
         seed=SEEDS,
         dataset=DATASETS,
     )

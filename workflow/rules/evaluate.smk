@@ -17,7 +17,8 @@ rule evaluate_model:
         probe_c=config["probe"]["C"],
         probe_max_iter=config["probe"]["max_iter"],
         device=config["device"],
-    threads: 2
+        occlusion=occlusion_flag,
+    threads: 1
     resources:
         mem_mb=scaled_by_attempt(4000),
         runtime=scaled_by_attempt(30),
@@ -26,4 +27,5 @@ rule evaluate_model:
         " --model-name {wildcards.model} --train-dataset {wildcards.train_dataset}"
         " --dataset {wildcards.dataset} --domain {params.domain} --seed {wildcards.seed}"
         " --probe-c {params.probe_c} --probe-max-iter {params.probe_max_iter}"
-        " --threads {threads} --device {params.device} --out {output} > {log} 2>&1"
+        " {params.occlusion} --threads {threads} --device {params.device}"
+        " --out {output} > {log} 2>&1"

@@ -3,7 +3,8 @@
 
 rule train_model:
     input:
-        data="results/datasets/{train_dataset}.h5",
+        data=train_data,
+        tuned=tuned_parameters,
         code=stage_code("train"),
     output:
         model="results/train/{model}/{train_dataset}/seed{seed}/model.pt",
@@ -20,6 +21,8 @@ rule train_model:
         architecture=model_architecture,
         optimisation=model_optimisation,
         device=config["device"],
+        occlusion=occlusion_flag,
+        tuned=tuned_flag,
     threads: 2
     resources:
         mem_mb=scaled_by_attempt(4000),
@@ -28,4 +31,4 @@ rule train_model:
         "python -m stages.train --data {input.data} --kind {params.kind}"
         " --architecture {params.architecture:q} --optimisation {params.optimisation:q}"
         " --seed {wildcards.seed} --threads {threads} --device {params.device}"
-        " --out-model {output.model} --out-metrics {output.metrics} > {log} 2>&1"
+        " {params.occlusion} {params.tuned} --out-model {output.model} --out-metrics {output.metrics} > {log} 2>&1"
