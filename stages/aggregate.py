@@ -31,7 +31,7 @@ from scipy import stats  # noqa: E402
 
 from stages.claims import reproduction_table  # noqa: E402
 from stages.common import StageError, atomic_path, run_main  # noqa: E402
-from stages.evaluate import RESULT_SCHEMA  # noqa: E402
+from stages import tables  # noqa: E402
 
 log = logging.getLogger("stages.aggregate")
 
@@ -41,15 +41,7 @@ OCCLUDED_SUFFIX = "_occluded"
 
 def read_results(paths: list[Path]) -> pd.DataFrame:
     """Concatenate evaluation files, checking that each has the expected columns."""
-    frames = []
-    for path in sorted(paths):
-        frame = pd.read_parquet(path)
-        if list(frame.columns) != list(RESULT_SCHEMA):
-            raise StageError(
-                f"{path} has columns {list(frame.columns)}, expected {list(RESULT_SCHEMA)}; "
-                "delete it and rerun its evaluation job"
-            )
-        frames.append(frame.astype(RESULT_SCHEMA))
+    frames = [tables.read_parquet(path, tables.EVALUATION) for path in sorted(set(paths))]
     if not frames:
         raise StageError("no evaluation files given; check the models and datasets in config.yaml")
     results = pd.concat(frames, ignore_index=True)
@@ -146,8 +138,7 @@ def write_outputs(results: pd.DataFrame, kinds: dict[str, str], out_dir: Path) -
     for name, frame in (("results", results), ("summary", summary)):
         with atomic_path(out_dir / f"{name}.csv") as tmp:
             frame.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "results.parquet") as tmp:
-        results.to_parquet(tmp, index=False)
+    tables.write_parquet(results, tables.EVALUATION, out_dir / "results.parquet")
 
     in_domain = sorted(results.loc[results.domain == "in_domain", "dataset"].unique())
     out_of_domain = sorted(results.loc[results.domain == "out_of_domain", "dataset"].unique())

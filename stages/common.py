@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import random
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +35,16 @@ def setup_logging() -> None:
     )
 
 
+def exit_on_sigterm(signum, frame) -> None:
+    """Turn SIGTERM (a scheduler's kill) into SystemExit, so temporary files are cleaned up."""
+    log.error("received signal %d, stopping", signum)
+    sys.exit(128 + signum)
+
+
 def run_main(main, argv: list[str] | None = None) -> None:
     """Run a stage's ``main`` and turn a StageError into a one-line message and exit code 1."""
     setup_logging()
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         main(argv)
     except StageError as error:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stages.common import StageError, atomic_path, pick_device, run_main, set_threads
+from stages import tables
+from stages.common import StageError, pick_device, run_main, set_threads
 from stages.h5data import OCCLUDED_COLS, OCCLUDED_ROWS, load_split
 from stages.models import build_model
 from stages.nft.representations import act
@@ -32,24 +34,14 @@ from stages.nft.representations import act
 log = logging.getLogger("stages.evaluate")
 
 FEATURE_BATCH = 1000
-RESULT_SCHEMA = {
-    "model": "string",
-    "train_dataset": "string",
-    "dataset": "string",
-    "domain": "string",
-    "seed": "int64",
-    "split": "string",
-    "feature": "string",
-    "metric": "string",
-    "value": "float64",
-}
+RESULT_COLUMNS = tables.EVALUATION.names
 
 
 def load_model(path: Path, device: torch.device):
     """Rebuild a trained model from its saved file and put it in eval mode."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as error:
+    except (OSError, RuntimeError, pickle.UnpicklingError) as error:
         raise StageError(f"cannot load model file {path}: {error}; delete it and rerun") from error
     model = build_model(checkpoint["kind"], checkpoint["architecture"])
     model.load_state_dict(checkpoint["state_dict"])
@@ -165,9 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     frame = pd.DataFrame(rows)
     for key in ("model_name", "train_dataset", "dataset", "domain", "seed"):
         frame[key.replace("model_name", "model")] = getattr(args, key)
-    frame = frame[list(RESULT_SCHEMA)].astype(RESULT_SCHEMA)
-    with atomic_path(args.out) as tmp:
-        frame.to_parquet(tmp, index=False)
+    tables.write_parquet(frame, tables.EVALUATION, args.out)
     log.info("wrote %d rows to %s", len(frame), args.out)
 
 

@@ -85,7 +85,9 @@ def open_checked(path: str | Path) -> h5py.File:
     if not path.is_file():
         raise StageError(f"dataset file {path} not found; run the workflow to build it")
     try:
-        handle = h5py.File(path, "r")
+        # Finished files are never modified, so readers need no HDF5 file lock (which fails on
+        # some NFS and Lustre mounts).
+        handle = h5py.File(path, "r", locking=False)
     except OSError as error:
         raise StageError(
             f"cannot open dataset file {path} ({error}); it is damaged, so delete it and rerun"
@@ -113,7 +115,27 @@ def load_split(path: str | Path, split: str, limit: int | None = None) -> dict[s
         arrays = {key: group[key][rows] for key in ARRAYS}
     if len(arrays["labels"]) == 0:
         raise StageError(f"split {split!r} of {path} is empty; raise max_images or the fractions")
+    check_arrays(path, split, arrays)
     return arrays
+
+
+def check_arrays(path: str | Path, split: str, arrays: dict[str, np.ndarray]) -> None:
+    """Reject arrays whose shape, dtype or values do not match the format."""
+    images, angles = arrays["images"], arrays["angles"]
+    where = f"split {split!r} of {path}"
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+        raise StageError(
+            f"{where}: images have dtype {images.dtype} and shape {images.shape}, expected uint8 "
+            "(N, V, H, H); rebuild the file with stages.build_dataset"
+        )
+    if angles.shape != images.shape[:2]:
+        raise StageError(f"{where}: angles have shape {angles.shape}, expected {images.shape[:2]}")
+    if not np.isfinite(angles).all():
+        raise StageError(f"{where}: angles contain NaN or infinity; rebuild the file")
+    n = len(images)
+    for key in ("labels", "source_index", "canonical"):
+        if len(arrays[key]) != n:
+            raise StageError(f"{where}: {key} has {len(arrays[key])} rows, images have {n}")
 
 
 class RotatedViews(Dataset):

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from tqdm import tqdm
 
+from stages import checkpoint, tables
 from stages.common import (
     StageError,
     atomic_path,
@@ -93,16 +94,31 @@ def mean_loss(model, loader: DataLoader, device: torch.device) -> float:
 
 
 def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
-          generator: torch.Generator, device: torch.device) -> pd.DataFrame:
-    """Run the training loop and return one row of metrics per epoch."""
+          generator: torch.Generator, device: torch.device,
+          checkpoint_path: Path | None = None, fingerprint: str = "") -> pd.DataFrame:
+    """Run the training loop and return one row of metrics per epoch.
+
+    With ``checkpoint_path``, the loop saves a checkpoint after every epoch and first resumes
+    from an existing one with the same ``fingerprint`` (see stages.checkpoint); on the CPU a
+    resumed run ends with the same weights and losses as an uninterrupted one.
+    """
     model.to(device)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=options["lr"], weight_decay=options["weight_decay"]
     )
     train_loader = make_loader(train_set, options["batch_size"], True, generator)
     val_loader = make_loader(val_set, options["batch_size"], False)
-    rows, start = [], time.perf_counter()
-    for epoch in range(1, options["epochs"] + 1):
+    rows, first_epoch, elapsed_before = [], 1, 0.0
+    state = checkpoint.load_matching(checkpoint_path, fingerprint) if checkpoint_path else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        checkpoint.restore_rng(state["rng"], generator)
+        rows, first_epoch = state["rows"], state["epoch"] + 1
+        elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0
+        log.info("resuming from %s after epoch %d", checkpoint_path, state["epoch"])
+    start = time.perf_counter() - elapsed_before
+    for epoch in range(first_epoch, options["epochs"] + 1):
         model.train()
         epoch_start, total, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch}", leave=False, disable=None)
@@ -134,6 +150,15 @@ def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
             "epoch %d/%d train_loss %.5f val_loss %.5f samples/s %.0f elapsed %.1fs",
             epoch, options["epochs"], row["train_loss"], val_loss, rate, row["elapsed_s"],
         )
+        if checkpoint_path is not None:
+            checkpoint.save(checkpoint_path, {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "rows": rows,
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "rng": checkpoint.capture_rng(generator),
+            })
     return pd.DataFrame(rows).astype(METRICS_SCHEMA)
 
 
@@ -152,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-metrics", required=True, type=Path)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="rolling checkpoint (default: checkpoint.pt beside --out-model)")
     args = parser.parse_args(argv)
 
     architecture = parse_json_arg(args.architecture, "architecture")
@@ -178,9 +205,16 @@ def main(argv: list[str] | None = None) -> None:
         args.kind, sum(p.numel() for p in model.parameters()), args.data, len(train_set),
         len(val_set), device, torch.get_num_threads(), json.dumps(options, sort_keys=True),
     )
-    metrics = train(model, train_set, val_set, options, generator, device)
+    checkpoint_path = args.checkpoint or args.out_model.with_name("checkpoint.pt")
+    fingerprint = checkpoint.run_fingerprint(
+        {"kind": args.kind, "architecture": architecture, "optimisation": options,
+         "seed": args.seed, "occlusion": args.occlusion, "device": device.type},
+        args.data,
+    )
+    metrics = train(model, train_set, val_set, options, generator, device,
+                    checkpoint_path, fingerprint)
 
-    checkpoint = {
+    saved = {
         "kind": args.kind,
         "architecture": architecture,
         "optimisation": options,
@@ -192,9 +226,10 @@ def main(argv: list[str] | None = None) -> None:
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     with atomic_path(args.out_model) as tmp:
-        torch.save(checkpoint, tmp)
-    with atomic_path(args.out_metrics) as tmp:
-        metrics.to_parquet(tmp, index=False)
+        torch.save(saved, tmp)
+    tables.write_parquet(metrics, tables.TRAINING_METRICS, args.out_metrics)
+    # The outputs are complete, so the checkpoint can no longer save any work.
+    checkpoint_path.unlink(missing_ok=True)
     log.info("saved %s and %s", args.out_model, args.out_metrics)
 
 

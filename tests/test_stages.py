@@ -56,7 +56,7 @@ def test_every_kind_trains_and_evaluates(mnist_h5, tmp_path, kind):
     accuracy = results[(results.metric == "probe_accuracy") & (results.split == "test")]
     assert len(accuracy) >= 1
     assert accuracy.value.between(0, 1).all()
-    assert list(results.columns) == list(evaluate.RESULT_SCHEMA)
+    assert list(results.columns) == evaluate.RESULT_COLUMNS
 
 
 def test_occluded_training_and_probe(mnist_h5, tmp_path):

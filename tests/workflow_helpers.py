@@ -59,9 +59,11 @@ def snakemake(workdir: Path, *args: str, configfile: str = "tiny.yaml",
     """Run snakemake in ``workdir`` with the local profile; the venv's python runs the stages."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    # --configfile takes several values, so it comes first; later flags in args override
+    # the defaults before them, and targets in args follow a single-valued flag.
     command = [
-        sys.executable, "-m", "snakemake", "--cores", "2",
-        "--workflow-profile", "profiles/default", "--configfile", configfile, *args,
+        sys.executable, "-m", "snakemake", "--configfile", configfile, "--cores", "2",
+        "--workflow-profile", "profiles/default", *args,
     ]
     result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:

@@ -12,32 +12,22 @@ A model is an ``nn.Module`` with
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 from torch import nn
 
 from stages.common import StageError
-from stages.models.autoencoder import Autoencoder, AutoencoderConfig
-from stages.models.baselines import (
-    Contrastive,
-    ContrastiveConfig,
-    InvariantAE,
-    InvariantAEConfig,
-    SupervisedCNN,
-    SupervisedConfig,
-)
-from stages.models.gnft import GNFT, GNFTConfig
-from stages.models.msp import MSP, MSPConfig
-from stages.models.steerable import SteerableCNN, SteerableConfig
 
-# Kind name in the config -> (model class, config dataclass).
+# Kind name in the config -> (module, model class, config dataclass). Modules are imported on
+# first use, so that jobs of other models do not pay for importing escnn.
 MODEL_KINDS = {
-    "gnft": (GNFT, GNFTConfig),
-    "msp": (MSP, MSPConfig),
-    "autoencoder": (Autoencoder, AutoencoderConfig),
-    "invariant_autoencoder": (InvariantAE, InvariantAEConfig),
-    "supervised": (SupervisedCNN, SupervisedConfig),
-    "contrastive": (Contrastive, ContrastiveConfig),
-    "steerable_cnn": (SteerableCNN, SteerableConfig),
+    "gnft": ("stages.models.gnft", "GNFT", "GNFTConfig"),
+    "msp": ("stages.models.msp", "MSP", "MSPConfig"),
+    "autoencoder": ("stages.models.autoencoder", "Autoencoder", "AutoencoderConfig"),
+    "invariant_autoencoder": ("stages.models.baselines", "InvariantAE", "InvariantAEConfig"),
+    "supervised": ("stages.models.baselines", "SupervisedCNN", "SupervisedConfig"),
+    "contrastive": ("stages.models.baselines", "Contrastive", "ContrastiveConfig"),
+    "steerable_cnn": ("stages.models.steerable", "SteerableCNN", "SteerableConfig"),
 }
 
 
@@ -45,7 +35,9 @@ def build_model(kind: str, architecture: dict) -> nn.Module:
     """Build a model of ``kind`` from its architecture parameters, rejecting unknown keys."""
     if kind not in MODEL_KINDS:
         raise StageError(f"unknown model kind {kind!r}; known kinds: {', '.join(MODEL_KINDS)}")
-    model_class, config_class = MODEL_KINDS[kind]
+    module_name, class_name, config_name = MODEL_KINDS[kind]
+    module = importlib.import_module(module_name)
+    model_class, config_class = getattr(module, class_name), getattr(module, config_name)
     known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(architecture) - known)
     if unknown:

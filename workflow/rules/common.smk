@@ -4,6 +4,7 @@ import ast
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -119,6 +120,10 @@ def stage_code(module):
                 pending.extend(f"{node.module}.{alias.name}" for alias in node.names)
             elif isinstance(node, ast.Import):
                 pending.extend(a.name for a in node.names if a.name.startswith("stages"))
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                # Modules imported by name at run time, e.g. the model registry's entries.
+                if node.value.startswith("stages.") and " " not in node.value:
+                    pending.append(node.value)
         parent = name.rpartition(".")[0]
         if parent:
             pending.append(parent)
@@ -145,6 +150,31 @@ def scaled_by_attempt(base):
         return base * attempt
 
     return resource
+
+
+def visible_gpu_count():
+    """Count the NVIDIA GPUs the driver lists on this host; CUDA_VISIBLE_DEVICES may hide them.
+
+    Reads /proc/driver/nvidia/gpus (one folder per GPU) instead of importing torch, which
+    would slow down every workflow parse. Returns 0 without the NVIDIA kernel driver.
+    """
+    gpus = Path("/proc/driver/nvidia/gpus")
+    count = len(list(gpus.iterdir())) if gpus.is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        # CUDA stops at the first invalid entry, so "-1" or "" hides every GPU.
+        entries = visible.split(",")
+        usable = 0
+        while usable < len(entries) and entries[usable].strip() not in ("", "-1"):
+            usable += 1
+        count = min(count, usable)
+    return count
+
+
+# The `gpu` resource of the training and evaluation jobs. It is 0 with device cpu or when this
+# host shows no GPU, so the gpu cap of profiles/default never holds back CPU-only runs. The
+# SLURM profile sets gpu=1 for these rules itself, because a login node usually has no GPU.
+GPU_PER_JOB = 0 if config["device"] == "cpu" or visible_gpu_count() == 0 else 1
 
 
 def model_kind(wildcards):
