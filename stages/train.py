@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import random
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
@@ -69,12 +71,33 @@ def check_optimisation(options: dict) -> dict:
     return options
 
 
+def seed_worker(worker_id: int) -> None:
+    """Give each DataLoader worker its own NumPy and Python RNG stream.
+
+    torch already seeds worker ``i`` with base_seed + i, where the base seed comes from the
+    loader's generator; NumPy and ``random`` are derived from it here.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def make_loader(dataset: RotatedViews, batch_size: int, shuffle: bool,
-                generator: torch.Generator | None = None) -> DataLoader:
-    """Yield whole batches by fancy indexing the in-memory split, not one item at a time."""
+                generator: torch.Generator | None = None, workers: int = 0) -> DataLoader:
+    """Yield whole batches by fancy indexing the in-memory split, not one item at a time.
+
+    The batch order comes from the sampler in the main process, so it does not depend on the
+    number of workers; each worker loads the split itself on its first batch.
+    """
     base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     sampler = BatchSampler(base, batch_size=batch_size, drop_last=False)
-    return DataLoader(dataset, sampler=sampler, batch_size=None)
+    # Worker seeds come from a generator of their own, so that starting workers draws neither
+    # from the sampler's generator nor from torch's global RNG.
+    seed = generator.initial_seed() + 1 if generator is not None else 0
+    worker_generator = torch.Generator().manual_seed(seed) if workers else None
+    return DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=workers,
+                      worker_init_fn=seed_worker if workers else None,
+                      generator=worker_generator, persistent_workers=workers > 0)
 
 
 def batch_to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -95,7 +118,8 @@ def mean_loss(model, loader: DataLoader, device: torch.device) -> float:
 
 def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
           generator: torch.Generator, device: torch.device,
-          checkpoint_path: Path | None = None, fingerprint: str = "") -> pd.DataFrame:
+          checkpoint_path: Path | None = None, fingerprint: str = "",
+          workers: int = 0) -> pd.DataFrame:
     """Run the training loop and return one row of metrics per epoch.
 
     With ``checkpoint_path``, the loop saves a checkpoint after every epoch and first resumes
@@ -106,8 +130,8 @@ def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=options["lr"], weight_decay=options["weight_decay"]
     )
-    train_loader = make_loader(train_set, options["batch_size"], True, generator)
-    val_loader = make_loader(val_set, options["batch_size"], False)
+    train_loader = make_loader(train_set, options["batch_size"], True, generator, workers)
+    val_loader = make_loader(val_set, options["batch_size"], False, workers=workers)
     rows, first_epoch, elapsed_before = [], 1, 0.0
     state = checkpoint.load_matching(checkpoint_path, fingerprint) if checkpoint_path else None
     if state is not None:
@@ -174,6 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--occlusion", action="store_true",
                         help="occlude the top-left quadrant of every copy but the last")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader worker processes (0 loads in the training process)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--out-model", required=True, type=Path)
     parser.add_argument("--out-metrics", required=True, type=Path)
@@ -212,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         args.data,
     )
     metrics = train(model, train_set, val_set, options, generator, device,
-                    checkpoint_path, fingerprint)
+                    checkpoint_path, fingerprint, args.workers)
 
     saved = {
         "kind": args.kind,

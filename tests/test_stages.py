@@ -164,3 +164,24 @@ def test_confidence_interval_of_two_seeds():
     row = summary.iloc[0]
     # Two seeds: half-width = t(0.975, 1) * std / sqrt(2) = 12.706 * 0.01414 / 1.414.
     assert row["ci95_high"] - row["mean"] == pytest.approx(12.706 * 0.01, rel=1e-3)
+
+
+def test_loader_workers_give_same_batches(mnist_h5):
+    from stages.h5data import RotatedViews
+
+    dataset = RotatedViews(mnist_h5, "train")
+    batches = {}
+    for workers in (0, 2):
+        generator = torch.Generator().manual_seed(5)
+        loader = train.make_loader(dataset, 64, True, generator, workers)
+        batches[workers] = [batch["labels"] for batch in loader]
+    assert len(batches[0]) == len(batches[2])
+    assert all(torch.equal(a, b) for a, b in zip(batches[0], batches[2]))
+
+
+def test_workers_open_the_file_themselves(mnist_h5):
+    from stages.h5data import RotatedViews
+
+    dataset = RotatedViews(mnist_h5, "train")
+    # Nothing is loaded (and no file is open) before the first batch, so a fork copies none.
+    assert dataset._arrays is None
