@@ -10,8 +10,12 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: env run test report clean-results
+# The rules run `python -m stages.<name>`, so the environment's python must come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: env run test benchmark report clean-results
 
 env: $(STAMP)
 
@@ -34,5 +38,10 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Benchmarks against reference implementations; writes benchmarks/README.md. Not part of test.
+# Options go through BENCH_ARGS, e.g. make benchmark BENCH_ARGS="--end-to-end".
+benchmark: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean-results:
-	rm -rf results logs benchmarks/train benchmarks/evaluate
+	rm -rf results logs

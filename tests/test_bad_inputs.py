@@ -68,15 +68,8 @@ def config_workdir(tmp_path_factory):
 @pytest.mark.workflow
 @pytest.mark.parametrize("case, change, expected", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
 def test_invalid_config(config_workdir, case, change, expected):
-    config = merged(tiny_config("data"), change)
-    if case == "unknown dataset":
-        # A replacing config (not merged over config.yaml) so that only cifar is listed.
-        write_config(config_workdir, config, "bad.yaml")
-        result = snakemake(config_workdir, "-n", "--replace-workflow-config",
-                           configfile="bad.yaml", check=False)
-    else:
-        write_config(config_workdir, config, "bad.yaml")
-        result = snakemake(config_workdir, "-n", configfile="bad.yaml", check=False)
+    write_config(config_workdir, merged(tiny_config("data"), change), "bad.yaml")
+    result = snakemake(config_workdir, "-n", configfile="bad.yaml", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0, case
     for text in expected:

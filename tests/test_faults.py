@@ -200,8 +200,7 @@ def test_parallel_training_jobs_use_given_threads(shared_data, tmp_path):
                         for name in ("ae_a", "ae_b", "ae_c")}
     write_config(workdir, config)
     targets = [f"results/train/{name}/mnist/seed0/model.pt" for name in ("ae_a", "ae_b", "ae_c")]
-    snakemake(workdir, *targets, "--cores", "3", "--set-threads", "train_model=1",
-              "--replace-workflow-config")
+    snakemake(workdir, *targets, "--cores", "3", "--set-threads", "train_model=1")
     intervals = []
     for name in ("ae_a", "ae_b", "ae_c"):
         log = (workdir / f"logs/train_model/{name}/mnist/seed0.log").read_text()

@@ -27,22 +27,31 @@ def copy_repository(target: Path) -> Path:
 
 
 def tiny_config(data_root: str | Path, **overrides) -> dict:
-    """A configuration that runs every rule in about a minute on 2 CPU cores.
+    """A complete configuration that runs every image rule in about a minute on 2 CPU cores.
 
-    A data_root relative to the working directory keeps copies of a finished run up to date.
+    Runs replace config.yaml with it (``--replace-workflow-config``), so the tests do not
+    depend on the models and sizes of the demo configuration; the schema fills every key left
+    out. A data_root relative to the working directory keeps copies of a finished run valid.
     """
     config = {
         "data_root": str(data_root),
         "download": False,
+        "datasets": {"mnist": "in_domain", "fashion_mnist": "out_of_domain",
+                     "kmnist": "out_of_domain"},
         "rotation": {"max_images": 500},
+        "seeds": [0],
         "training": {"epochs": 1, "batch_size": 64},
         "models": {
+            "gnft": {"kind": "gnft", "architecture": {"latent_dim": 32, "max_frequency": 8}},
+            "autoencoder": {"kind": "autoencoder", "architecture": {"latent_size": 544}},
             "steerable_c8": {
-                "architecture": {"fields": [2, 4, 4], "kernel_sizes": [3, 3, 3]},
-                "optimisation": {"epochs": 1},
-            }
+                "kind": "steerable_cnn",
+                "architecture": {"rotations": 8, "fields": [2, 4, 4], "kernel_sizes": [3, 3, 3]},
+            },
         },
         "probe": {"max_iter": 300},
+        "e1": {"enabled": False},
+        "e2": {"enabled": False},
     }
     config.update(overrides)
     return config
@@ -54,18 +63,29 @@ def write_config(workdir: Path, config: dict, name: str = "tiny.yaml") -> Path:
     return path
 
 
-def snakemake(workdir: Path, *args: str, configfile: str = "tiny.yaml",
-              check: bool = True) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with the local profile; the venv's python runs the stages."""
+def workflow_env() -> dict[str, str]:
+    """The environment of a workflow run: the venv's python first on PATH runs the stages."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def snakemake_command(workdir: Path, *args: str, configfile: str = "tiny.yaml") -> list[str]:
     # --configfile takes several values, so it comes first; later flags in args override
     # the defaults before them, and targets in args follow a single-valued flag.
-    command = [
-        sys.executable, "-m", "snakemake", "--configfile", configfile, "--cores", "2",
-        "--workflow-profile", "profiles/default", *args,
+    return [
+        sys.executable, "-m", "snakemake", "--configfile", configfile,
+        "--replace-workflow-config", "--cores", "2", "--workflow-profile", "profiles/default",
+        *args,
     ]
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+
+
+def snakemake(workdir: Path, *args: str, configfile: str = "tiny.yaml",
+              check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake in ``workdir`` with the local profile and a tiny config."""
+    command = snakemake_command(workdir, *args, configfile=configfile)
+    result = subprocess.run(command, cwd=workdir, env=workflow_env(), capture_output=True,
+                            text=True)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({result.returncode}):\n"

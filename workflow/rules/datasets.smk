@@ -58,6 +58,8 @@ rule build_dataset:
     resources:
         mem_mb=scaled_by_attempt(4000),
         runtime=scaled_by_attempt(20),
+    container:
+        config["container_image"]
     shell:
         "python -m stages.build_dataset --manifest {input.manifest} --out {output}"
         " --seed {params.seed} --views {params.views} --fractions {params.fractions}"

@@ -22,6 +22,9 @@ rule evaluate_model:
     resources:
         mem_mb=scaled_by_attempt(4000),
         runtime=scaled_by_attempt(30),
+        gpu=GPU_PER_JOB,
+    container:
+        config["container_image"]
     shell:
         "python -m stages.evaluate --model {input.model} --data {input.data}"
         " --model-name {wildcards.model} --train-dataset {wildcards.train_dataset}"

@@ -27,6 +27,9 @@ rule train_model:
     resources:
         mem_mb=scaled_by_attempt(4000),
         runtime=scaled_by_attempt(60),
+        gpu=GPU_PER_JOB,
+    container:
+        config["container_image"]
     shell:
         "python -m stages.train --data {input.data} --kind {params.kind}"
         " --architecture {params.architecture:q} --optimisation {params.optimisation:q}"
