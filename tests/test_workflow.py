@@ -120,7 +120,7 @@ def test_stage_source_edit_reruns_its_jobs(workdir):
     snakemake(workdir)
     rerun = changed(before, output_mtimes(workdir))
     tables = {path for path in before if path.startswith("results/tables/")}
-    assert len(tables) >= 9
+    assert len(tables) == 8
     assert {path for path in rerun if not path.startswith("results/benchmarks/")} == tables
 
 
@@ -238,9 +238,10 @@ def test_interrupted_run_completes_identically(finished_run, tmp_path):
 def test_killed_job_is_retried(finished_run, tmp_path):
     workdir = tmp_path / "killed_job"
     shutil.copytree(finished_run, workdir, symlinks=True)
-    for path in (workdir / "results/train/gnft").rglob("*"):
-        if path.is_file():
-            path.unlink()
+    # Snakemake does not remake a missing intermediate file while the files made from it
+    # are present, so remove the g-NFT chain down to the tables.
+    for folder in ("results/train/gnft", "results/eval/gnft", "results/tables"):
+        shutil.rmtree(workdir / folder)
     process = subprocess.Popen(snakemake_command(workdir), cwd=workdir, env=workflow_env(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Kill the training process itself, as a scheduler's wall-time limit would.
