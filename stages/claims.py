@@ -1,4 +1,4 @@
-"""The paper's rotated-MNIST claims, checked against this run's summary table.
+"""The rotated-MNIST claims of the NFT paper (Koyama et al., ICLR 2024), checked on a run.
 
 The paper reports these results qualitatively (its numbers are not reproduced here), so each
 claim is turned into an explicit criterion on test probe accuracy or latent error, and the
@@ -108,7 +108,7 @@ def claim_equivariant_latent(summary, kinds, train_dataset, in_domain) -> dict:
 
 def reproduction_table(summary: pd.DataFrame, kinds: dict[str, str], train_dataset: str,
                        in_domain: str, out_of_domain: list[str], occluded: str) -> pd.DataFrame:
-    """One row per claim: claim, criterion, numbers, verdict, reason."""
+    """Build the table with one row per claim: claim, criterion, numbers, verdict, reason."""
     rows = [claim_competitive(summary, kinds, train_dataset, in_domain)]
     rows += [claim_better_ood(summary, kinds, train_dataset, d) for d in out_of_domain]
     rows.append(claim_occlusion(summary, kinds, train_dataset, occluded, in_domain))
