@@ -25,6 +25,17 @@ class StageError(Exception):
     """An error a user can fix; stages print its message without a traceback and exit 1."""
 
 
+def parse_json_arg(text: str, name: str) -> dict:
+    """Parse the JSON object given to the command-line option ``--<name>``."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise StageError(f"invalid JSON in --{name}: {error}: {text!r}") from error
+    if not isinstance(value, dict):
+        raise StageError(f"--{name} must be a JSON object, got {text!r}")
+    return value
+
+
 def setup_logging() -> None:
     """Send log lines with timestamps to stderr, which the workflow redirects to the rule's log."""
     logging.basicConfig(

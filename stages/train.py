@@ -29,6 +29,7 @@ from stages.common import (
     StageError,
     atomic_path,
     code_version,
+    parse_json_arg,
     pick_device,
     run_main,
     seed_everything,
@@ -47,16 +48,6 @@ METRICS_SCHEMA = {
     "samples_per_s": "float64",
     "elapsed_s": "float64",
 }
-
-
-def parse_json_arg(text: str, name: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise StageError(f"invalid JSON in --{name}: {error}: {text!r}") from error
-    if not isinstance(value, dict):
-        raise StageError(f"--{name} must be a JSON object, got {text!r}")
-    return value
 
 
 def check_optimisation(options: dict) -> dict:
