@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = datetime.datetime.now(datetime.timezone.utc)
     start_load, start_time = load_average(), time.perf_counter()
+    # Described before the run, so that the commit is the one the measured code came from.
+    machine = machine_info()
     scratch = args.scratch or Path(tempfile.mkdtemp(prefix="nft-benchmarks-"))
     scratch.mkdir(parents=True, exist_ok=True)
     try:
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- Load: {load_note(start_load, end_load)}",
         f"- Raw data: official test splits in `{args.data_root}`",
     ]
-    page = render_page(intro, run_lines, machine_info(), sections)
+    page = render_page(intro, run_lines, machine, sections)
     write_page(args.output, page)
     log.info("wrote %s (%.1f min)", args.output, duration / 60)
     failed = [section.title for section in sections if (section.skipped or "").startswith("failed")]
