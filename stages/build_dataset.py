@@ -76,7 +76,7 @@ def build(manifest: dict, seed: int, views: int, fractions, max_images: int | No
         split_labels = read_labels(manifest["files"][label_file]["path"])
         if len(split_images) != len(split_labels):
             raise StageError(
-                f"{image_file} holds {len(split_images)} images but {label_file} "
+                f"invalid raw files: {image_file} contains {len(split_images)} images but {label_file} "
                 f"{len(split_labels)} labels"
             )
         images.append(split_images)

@@ -1,6 +1,6 @@
 """Rolling training checkpoints that resume a killed run only when nothing relevant changed.
 
-A checkpoint holds the model, optimiser and RNG states, the finished epochs' metrics and a
+A checkpoint contains the model, optimiser and RNG states, the finished epochs' metrics and a
 fingerprint of the run: its parameters, a SHA-256 of the data file and of every source file of
 the ``stages`` package. A run resumes from a checkpoint only when the fingerprints match;
 otherwise it starts fresh. Checkpoints hold plain types and tensors only, so they load with
@@ -53,7 +53,7 @@ def run_fingerprint(parameters: dict, data_path: str | Path) -> str:
 
 
 def capture_rng(generator: torch.Generator) -> dict:
-    """Every RNG state a training loop draws from, as plain types and tensors."""
+    """Return every RNG state a training loop draws from, as plain types and tensors."""
     kind, keys, position, has_gauss, cached = np.random.get_state()
     python_version, python_state, gauss = random.getstate()
     state = {

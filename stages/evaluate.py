@@ -54,7 +54,7 @@ def to_images(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def first_copies(split: dict, occlusion: bool) -> np.ndarray:
-    """The first rotated copy of every image (N, H, W), occluded like in training if asked."""
+    """Return the first rotated copy of every image (N, H, W), occluded as in training if requested."""
     images = split["images"][:, 0]
     if occlusion and split["images"].shape[1] > 1:
         images = images.copy()

@@ -83,7 +83,7 @@ def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
     payload = np.frombuffer(data, dtype=np.uint8, offset=header_bytes)
     if payload.size != int(np.prod(shape)):
         raise StageError(
-            f"{path} holds {payload.size} bytes of data, but its header announces shape {shape}"
+            f"{path} contains {payload.size} bytes of data, but its header announces shape {shape}"
         )
     return payload.reshape(shape).copy()
 

@@ -5,7 +5,7 @@ Usage: python -m stages.train --data mnist.h5 --kind gnft --architecture '{"late
        --seed 0 --threads 2 --out-model model.pt --out-metrics metrics.parquet
 
 Prints a progress bar when attached to a terminal and one log line per epoch (training and
-validation loss, samples per second, elapsed time). The saved file holds plain types and
+validation loss, samples per second, elapsed time). The saved file contains plain types and
 tensors only, so ``torch.load(path, weights_only=True)`` reads it.
 """
 
@@ -78,7 +78,7 @@ def make_loader(dataset: RotatedViews, batch_size: int, shuffle: bool,
     """Yield whole batches by fancy indexing the in-memory split, not one item at a time.
 
     The batch order comes from the sampler in the main process, so it does not depend on the
-    number of workers; each worker loads the split itself on its first batch.
+    number of workers. Each worker loads the split itself on its first batch.
     """
     base = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
     sampler = BatchSampler(base, batch_size=batch_size, drop_last=False)
@@ -114,7 +114,7 @@ def train(model, train_set: RotatedViews, val_set: RotatedViews, options: dict,
     """Run the training loop and return one row of metrics per epoch.
 
     With ``checkpoint_path``, the loop saves a checkpoint after every epoch and first resumes
-    from an existing one with the same ``fingerprint`` (see stages.checkpoint); on the CPU a
+    from an existing one with the same ``fingerprint`` (see stages.checkpoint). On the CPU a
     resumed run ends with the same weights and losses as an uninterrupted one.
     """
     model.to(device)
